@@ -1,0 +1,32 @@
+# The front door: `make chat` and `make test` work on a fresh clone with nothing installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: chat test eval bench kbcheck setup clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+chat: $(STAMP)
+	$(PY) -m bot chat
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+eval: $(STAMP)
+	$(PY) -m bot.eval
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+kbcheck: $(STAMP)
+	$(PY) -m bot kb check
+
+clean:
+	rm -rf $(VENV) build *.egg-info

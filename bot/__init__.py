@@ -1,0 +1,1 @@
+"""GPKI/EPKI helpdesk: the domain core. No telegram import anywhere in this package."""
