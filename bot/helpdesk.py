@@ -77,11 +77,11 @@ class Helpdesk:
         """A keyed hash of a chat id, for statistics that must not identify anyone."""
         return hmac_id(self.pii_key, f"chat:{chat_id}")[:16]
 
-    def text(self, template: str, **context) -> str:
+    def text(self, template: str, /, **context) -> str:
         """Render a template from knowledge/templates."""
         return self.renderer.render(template, **context)
 
-    def msg(self, key: str, **context) -> str:
+    def msg(self, key: str, /, **context) -> str:
         """Render a one-line message from knowledge/messages."""
         return self.renderer.message(key, **context)
 
@@ -113,11 +113,13 @@ class Helpdesk:
     # -- the one entry point --------------------------------------------------------------------
     def handle(self, inbound: Inbound) -> list[Reply]:
         """Everything a user does goes through here; the replies say what to send where."""
-        self._touch_chat(inbound)
-        self._log_turn(inbound.chat_id, "in", self._describe_inbound(inbound))
-        replies = self._dispatch(inbound)
-        for reply in replies:
-            self._log_turn(reply.chat_id or inbound.chat_id, "out", to_plain(reply.text))
+        # One transaction per turn: the step, its logs and its replies' record land together or not at all.
+        with self.store.transaction():
+            self._touch_chat(inbound)
+            self._log_turn(inbound.chat_id, "in", self._describe_inbound(inbound))
+            replies = self._dispatch(inbound)
+            for reply in replies:
+                self._log_turn(reply.chat_id or inbound.chat_id, "out", to_plain(reply.text))
         return replies
 
     def _dispatch(self, inbound: Inbound) -> list[Reply]:

@@ -1,10 +1,12 @@
 """Korean-aware matching of a question against the knowledge base -> ranked candidates and a decision.
 
-Scoring blends, per entry: the best cosine against one of its example questions (character 2/3-grams
-without spaces, so spacing mistakes do not matter, plus particle-stripped words), the cosine against
-the entry as a whole (all its questions, title and keywords), a bonus for the entry's keywords, and a
-rapidfuzz partial-ratio tie-breaker. Feature weights are IDF over entries, so words every entry shares
-("인증서") weigh almost nothing. An error code the KB lists goes straight to its entry.
+Each entry is one document: its title, every example question and (twice) its keywords. A question is
+scored against every entry with BM25 over character bigrams of the normalised, unspaced text (so
+spacing mistakes and particles matter little) plus particle-stripped whole words. Bigrams that every
+entry shares ("인증", "증서") carry almost no weight. The score reported (0-100) is the BM25 score as a
+share of what the question could score if all of its informative bigrams were found, so a question
+about something the knowledge base never mentions scores low even when it has a best entry.
+An error code that an entry lists goes straight to that entry.
 """
 from __future__ import annotations
 
@@ -13,19 +15,21 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
-
 from bot.config import MatchingSettings
 from bot.knowledge import Entry, KnowledgeBase
 from bot.normalize import normalize, words
 
 _CODE = re.compile(r"(?<![0-9])([0-9]{4,5})(?![0-9])")
-
-W_BEST_QUESTION = 0.50
-W_CENTROID = 0.30
-W_KEYWORD = 0.12
-W_FUZZ = 0.08
 TOP_N = 3
+K1 = 1.2
+B = 0.75
+KEYWORD_REPEAT = 2
+# A query term the knowledge base never uses counts this much towards what the question "could" score:
+# unknown words are evidence that the question is about something else.
+UNKNOWN_TERM_IDF_SHARE = 0.6
+SCORE_SCALE = 2.2
+# A question carrying less information than this (sum of IDF) is too vague to answer at once ("인증서").
+INFORMATIVE_IDF = 12.0
 
 
 @dataclass(frozen=True)
@@ -58,31 +62,22 @@ class Decision:
         }
 
 
-def features(normalized: str) -> dict[str, float]:
-    """Sparse term frequencies: character 2- and 3-grams of the unspaced text, and whole words."""
-    counts: dict[str, float] = defaultdict(float)
-    compact = normalized.replace(" ", "")
-    for n in (2, 3):
-        for i in range(len(compact) - n + 1):
-            counts[compact[i : i + n]] += 1.0
-    for word in words(normalized):
-        if len(word) >= 2:
-            counts["w:" + word] += 1.0
-    return counts
-
-
-def _weighted(tf: dict[str, float], idf: dict[str, float], default_idf: float) -> dict[str, float]:
-    vector = {f: (1.0 + math.log(c)) * idf.get(f, default_idf) for f, c in tf.items()}
-    norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
-    return {f: v / norm for f, v in vector.items()}
+def terms(text: str) -> list[str]:
+    """Character bigrams of the unspaced normalised text, and whole words (particles stripped)."""
+    norm = normalize(text)
+    compact = norm.replace(" ", "")
+    grams = [compact[i : i + 2] for i in range(len(compact) - 1)]
+    if len(compact) == 1:
+        grams.append(compact)
+    grams.extend("w:" + word for word in words(norm) if len(word) >= 2)
+    return grams
 
 
 class Matcher:
-    """An index over a knowledge base; `rank` scores entries, `decide` applies the thresholds."""
+    """A BM25 index over the knowledge base; `rank` scores entries, `decide` applies the thresholds."""
 
     def __init__(self, kb: KnowledgeBase, settings: MatchingSettings) -> None:
         self.settings = settings
-        self.entry_ids: list[str] = list(kb.entries)
         self.redirects = {e.id for e in kb.entries.values() if e.is_redirect}
         self.code_map: dict[str, str] = {}
         for entry in kb.entries.values():
@@ -91,50 +86,32 @@ class Matcher:
         self._build(list(kb.entries.values()))
 
     def _build(self, entries: list[Entry]) -> None:
-        entry_tfs: list[dict[str, float]] = []
-        question_tfs: list[tuple[int, dict[str, float], str]] = []
-        df: dict[str, int] = defaultdict(int)
-        for index, entry in enumerate(entries):
-            merged: dict[str, float] = defaultdict(float)
-            texts = [entry.title, *entry.questions]
-            for text in texts:
-                norm = normalize(text)
-                tf = features(norm)
-                question_tfs.append((index, tf, norm))
-                for f, c in tf.items():
-                    merged[f] += c
-            for keyword in entry.keywords:
-                for f, c in features(normalize(keyword)).items():
-                    merged[f] += 2.0 * c
-            entry_tfs.append(merged)
-            for f in merged:
-                df[f] += 1
-        count = max(len(entries), 1)
-        self.idf = {f: math.log((count + 1) / (d + 0.5)) for f, d in df.items()}
-        self.default_idf = math.log((count + 1) / 0.5)
-        self.question_owner: list[int] = []
-        self.question_text: list[str] = []
-        q_post: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for q_index, (owner, tf, norm) in enumerate(question_tfs):
-            self.question_owner.append(owner)
-            self.question_text.append(norm)
-            for f, w in _weighted(tf, self.idf, self.default_idf).items():
-                q_post[f].append((q_index, w))
-        c_post: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for e_index, tf in enumerate(entry_tfs):
-            for f, w in _weighted(tf, self.idf, self.default_idf).items():
-                c_post[f].append((e_index, w))
-        self.q_post = dict(q_post)
-        self.c_post = dict(c_post)
-        # Keywords: IDF over how many entries list them, scaled to at most 1 per entry.
-        keyword_df: dict[str, int] = defaultdict(int)
-        self.keywords: list[list[str]] = []
+        self.entry_ids = [e.id for e in entries]
+        counts: list[dict[str, int]] = []
         for entry in entries:
-            kws = sorted({normalize(k).replace(" ", "") for k in entry.keywords if normalize(k)})
-            self.keywords.append(kws)
-            for k in kws:
-                keyword_df[k] += 1
-        self.keyword_idf = {k: math.log((count + 1) / (d + 0.5)) / math.log((count + 1) / 0.5) for k, d in keyword_df.items()}
+            tf: dict[str, int] = defaultdict(int)
+            for text in (entry.title, *entry.questions):
+                for term in terms(text):
+                    tf[term] += 1
+            for keyword in entry.keywords:
+                for term in terms(keyword):
+                    tf[term] += KEYWORD_REPEAT
+            counts.append(tf)
+        n = max(len(entries), 1)
+        lengths = [sum(tf.values()) for tf in counts]
+        average = sum(lengths) / n if lengths else 1.0
+        df: dict[str, int] = defaultdict(int)
+        for tf in counts:
+            for term in tf:
+                df[term] += 1
+        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5) * UNKNOWN_TERM_IDF_SHARE
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for index, tf in enumerate(counts):
+            norm = K1 * (1 - B + B * lengths[index] / average)
+            for term, count in tf.items():
+                postings[term].append((index, self.idf[term] * count * (K1 + 1) / (count + norm)))
+        self.postings = dict(postings)
 
     def code_entry(self, text: str) -> tuple[str, str] | None:
         """(code, entry id) for the first error code in the text that the KB knows."""
@@ -146,66 +123,43 @@ class Matcher:
 
     def rank(self, text: str, limit: int = TOP_N) -> list[Candidate]:
         """Entries by score (0-100), best first."""
-        norm = normalize(text)
-        if not norm:
+        query = set(terms(text))
+        if not query:
             return []
-        query = _weighted(features(norm), self.idf, self.default_idf)
-        best_question: dict[int, float] = defaultdict(float)
-        per_question: dict[int, float] = defaultdict(float)
-        for f, w in query.items():
-            for q_index, qw in self.q_post.get(f, ()):
-                per_question[q_index] += w * qw
-        best_q_index: dict[int, int] = {}
-        for q_index, score in per_question.items():
-            owner = self.question_owner[q_index]
-            if score > best_question[owner]:
-                best_question[owner] = score
-                best_q_index[owner] = q_index
-        centroid: dict[int, float] = defaultdict(float)
-        for f, w in query.items():
-            for e_index, ew in self.c_post.get(f, ()):
-                centroid[e_index] += w * ew
-        compact = norm.replace(" ", "")
-        scored: list[tuple[float, int]] = []
-        for e_index in set(best_question) | set(centroid):
-            keyword = min(1.0, sum(self.keyword_idf[k] for k in self.keywords[e_index] if k in compact))
-            score = W_BEST_QUESTION * best_question.get(e_index, 0.0) + W_CENTROID * centroid.get(e_index, 0.0)
-            score += W_KEYWORD * keyword
-            scored.append((score, e_index))
-        scored.sort(reverse=True)
-        shortlist = scored[: max(limit, 8)]
-        rescored = []
-        for score, e_index in shortlist:
-            q_index = best_q_index.get(e_index)
-            similarity = fuzz.ratio(norm, self.question_text[q_index]) / 100.0 if q_index is not None else 0.0
-            rescored.append((min(1.0, score + W_FUZZ * similarity), e_index))
-        rescored.sort(reverse=True)
-        return [Candidate(self.entry_ids[i], round(100.0 * s, 2)) for s, i in rescored[:limit]]
+        totals: dict[int, float] = defaultdict(float)
+        ceiling = 0.0
+        for term in query:
+            posting = self.postings.get(term)
+            if posting is None:
+                ceiling += self.unknown_idf
+                continue
+            ceiling += self.idf[term]
+            for index, weight in posting:
+                totals[index] += weight
+        if not totals or ceiling <= 0:
+            return []
+        best = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:limit]
+        scale = 100.0 / (SCORE_SCALE * ceiling) * min(1.0, ceiling / INFORMATIVE_IDF)
+        return [Candidate(self.entry_ids[i], round(min(100.0, s * scale), 2)) for i, s in best]
 
     def decide(self, text: str) -> Decision:
         """answer / clarify / fallback for one question, per the thresholds in config."""
-        question = text
-        via_code = self.code_entry(text)
         candidates = self.rank(text)
+        via_code = self.code_entry(text)
         if via_code is not None:
             code, entry_id = via_code
             others = tuple(c for c in candidates if c.id != entry_id)[: TOP_N - 1]
-            top = (Candidate(entry_id, 100.0), *others)
             action = "fallback" if entry_id in self.redirects else "answer"
-            return Decision(question, action, entry_id, 100.0, top, via_code=code)
+            return Decision(text, action, entry_id, 100.0, (Candidate(entry_id, 100.0), *others), via_code=code)
         if not candidates:
-            return Decision(question, "fallback", None, 0.0, ())
+            return Decision(text, "fallback", None, 0.0, ())
+        s = self.settings
         best = candidates[0]
         second = candidates[1].score if len(candidates) > 1 else 0.0
-        s = self.settings
-        if best.id in self.redirects and best.score >= s.clarify_threshold:
-            return Decision(question, "fallback", best.id, best.score, tuple(candidates))
-        if best.score >= s.answer_threshold and best.score - second >= s.clarify_margin:
-            return Decision(question, "answer", best.id, best.score, tuple(candidates))
+        if best.score >= s.answer_threshold and second <= s.close_ratio * best.score:
+            # A redirect recognised out-of-scope: it answers with where to go, but counts as a fallback.
+            action = "fallback" if best.id in self.redirects else "answer"
+            return Decision(text, action, best.id, best.score, tuple(candidates))
         if best.score >= s.clarify_threshold:
-            close = tuple(c for c in candidates if c.score >= s.clarify_threshold and c.id not in self.redirects)
-            if len(close) == 1 and best.score >= s.answer_threshold:
-                return Decision(question, "answer", best.id, best.score, tuple(candidates))
-            if close:
-                return Decision(question, "clarify", None, best.score, tuple(candidates))
-        return Decision(question, "fallback", None, best.score, tuple(candidates))
+            return Decision(text, "clarify", None, best.score, tuple(candidates))
+        return Decision(text, "fallback", None, best.score, tuple(candidates))

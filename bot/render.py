@@ -61,14 +61,14 @@ class Renderer:
                 messages[key] = str(value)
         return messages
 
-    def render(self, name: str, **context: Any) -> str:
-        """Render `knowledge/templates/<name>` (e.g. "fallback.j2")."""
+    def render(self, template_name: str, /, **context: Any) -> str:
+        """Render `knowledge/templates/<template_name>` (e.g. "fallback.j2")."""
         try:
-            return self.env.get_template(name).render(**context).strip()
+            return self.env.get_template(template_name).render(**context).strip()
         except jinja2.TemplateError as exc:
-            raise RenderError(f"template {name}: {exc}") from exc
+            raise RenderError(f"template {template_name}: {exc}") from exc
 
-    def from_source(self, key: str, source: str, **context: Any) -> str:
+    def from_source(self, key: str, source: str, /, **context: Any) -> str:
         """Render template source (a KB answer), compiled once per key."""
         template = self._compiled.get(key)
         if template is None:
@@ -81,7 +81,7 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise RenderError(f"{key}: {exc}") from exc
 
-    def message(self, key: str, **context: Any) -> str:
+    def message(self, key: str, /, **context: Any) -> str:
         """Render a one-line message from knowledge/messages/*.yaml (dotted key, e.g. "button.home")."""
         try:
             source = self._messages[key]

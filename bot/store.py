@@ -98,9 +98,12 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        # A sqlite-utils table helper inside may already have committed (it wraps itself in `with conn:`).
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
     def meta_get(self, key: str) -> str | None:
         """A value from the key/value `meta` table."""
