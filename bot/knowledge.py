@@ -204,7 +204,8 @@ def check_knowledge(kb: KnowledgeBase, renderer, *, max_answer_chars: int = 1000
             key = normalize(question)
             owner = seen_questions.get(key)
             if owner is not None and owner != entry.id:
-                problems.append(KbProblem(entry.path, f"question '{question}' is also listed under '{owner}'"))
+                other = kb.entries[owner].path
+                problems.append(KbProblem(entry.path, f"question '{question}' is also listed under '{owner}' ({other})"))
             elif owner == entry.id:
                 problems.append(KbProblem(entry.path, f"question '{question}' is listed twice"))
             seen_questions[key] = entry.id
