@@ -15,6 +15,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz, process
+
 from bot.config import MatchingSettings
 from bot.knowledge import Entry, KnowledgeBase
 from bot.normalize import normalize, words
@@ -30,6 +32,11 @@ UNKNOWN_TERM_IDF_SHARE = 0.6
 SCORE_SCALE = 2.2
 # A question carrying less information than this (sum of IDF) is too vague to answer at once ("인증서").
 INFORMATIVE_IDF = 12.0
+# A question nearly identical to one of an entry's examples (rapidfuzz ratio above ECHO_FROM) is strong
+# evidence for that entry beyond what shared bigrams show; it earns up to ECHO_BONUS points.
+ECHO_FROM = 80.0
+ECHO_BONUS = 30.0
+SHORTLIST = 8
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,13 @@ class Matcher:
 
     def _build(self, entries: list[Entry]) -> None:
         self.entry_ids = [e.id for e in entries]
+        # A redirect only competes when the question names what it redirects (은행, 카카오, 공무원증...):
+        # everyday words (재발급, 비밀번호) alone must never send an in-scope question elsewhere.
+        self.markers = {
+            index: [normalize(k).replace(" ", "") for k in e.keywords if normalize(k)]
+            for index, e in enumerate(entries) if e.is_redirect
+        }
+        self.examples = [[normalize(q) for q in (e.title, *e.questions)] for e in entries]
         counts: list[dict[str, int]] = []
         for entry in entries:
             tf: dict[str, int] = defaultdict(int)
@@ -138,9 +152,19 @@ class Matcher:
                 totals[index] += weight
         if not totals or ceiling <= 0:
             return []
-        best = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:limit]
+        shortlist = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:SHORTLIST]
         scale = 100.0 / (SCORE_SCALE * ceiling) * min(1.0, ceiling / INFORMATIVE_IDF)
-        return [Candidate(self.entry_ids[i], round(min(100.0, s * scale), 2)) for i, s in best]
+        norm = normalize(text)
+        compact = norm.replace(" ", "")
+        scored = []
+        for index, total in shortlist:
+            if index in self.markers and not any(m in compact for m in self.markers[index]):
+                continue
+            echo = process.extractOne(norm, self.examples[index], scorer=fuzz.ratio, score_cutoff=ECHO_FROM)
+            bonus = ECHO_BONUS * (echo[1] - ECHO_FROM) / (100.0 - ECHO_FROM) if echo else 0.0
+            scored.append((min(100.0, total * scale + bonus), index))
+        scored.sort(reverse=True)
+        return [Candidate(self.entry_ids[i], round(s, 2)) for s, i in scored[:limit]]
 
     def decide(self, text: str) -> Decision:
         """answer / clarify / fallback for one question, per the thresholds in config."""
