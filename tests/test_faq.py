@@ -15,7 +15,7 @@ from tests.conftest import Talk
         ("행정전자서명 인증서 유효기간이 1년 맞죠?", "validity.period", "만료"),
         ("로그인하는데 1238 오류가 나요", "login.policy-not-allowed", "1238"),
         ("인증서 파일이 PC 어디에 저장돼 있어요?", "storage.location", "class2"),
-        ("인증서 폐지는 어떻게 하나요", "revoke.how", "gpki.go.kr"),
+        ("인증서 폐지 방법 알려주세요", "revoke.how", "gpki.go.kr"),
     ],
 )
 def test_clear_questions_get_their_answer(talk: Talk, question: str, entry_id: str, expect_in_text: str) -> None:
