@@ -19,7 +19,7 @@ from rapidfuzz import fuzz, process
 
 from bot.config import MatchingSettings
 from bot.knowledge import Entry, KnowledgeBase
-from bot.normalize import normalize, words
+from bot.normalize import fillers, normalize, words
 
 _CODE = re.compile(r"(?<![0-9])([0-9]{4,5})(?![0-9])")
 TOP_N = 3
@@ -71,7 +71,8 @@ class Decision:
 
 def terms(text: str) -> list[str]:
     """Character bigrams of the unspaced normalised text, and whole words (particles stripped)."""
-    norm = normalize(text)
+    skip = fillers()
+    norm = " ".join(w for w in normalize(text).split() if w not in skip)
     compact = norm.replace(" ", "")
     grams = [compact[i : i + 2] for i in range(len(compact) - 1)]
     if len(compact) == 1:

@@ -65,9 +65,11 @@ _synonyms: tuple[re.Pattern[str] | None, dict[str, str]] | None = None
 
 def set_synonyms_file(path: str | Path) -> None:
     """Use another synonyms file (a knowledge directory other than the bundled one)."""
-    global _synonyms, _SYNONYM_FILE
+    global _synonyms, _SYNONYM_FILE, _fillers, _FILLER_FILE
     _SYNONYM_FILE = Path(path)
+    _FILLER_FILE = Path(path).with_name("fillers.txt")
     _synonyms = None
+    _fillers = None
     normalize.cache_clear()
 
 
@@ -88,6 +90,19 @@ def normalize(text: str) -> str:
     if pattern is not None:
         text = pattern.sub(lambda m: f" {table[m.group(0)]} ", text)
     return _SPACES.sub(" ", text).strip()
+
+
+_FILLER_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "fillers.txt"
+_fillers: frozenset[str] | None = None
+
+
+def fillers() -> frozenset[str]:
+    """Words that carry no topic (알려주세요, 궁금해요...), from knowledge/fillers.txt."""
+    global _fillers
+    if _fillers is None:
+        lines = _FILLER_FILE.read_text(encoding="utf-8").splitlines() if _FILLER_FILE.is_file() else []
+        _fillers = frozenset(_base_normalize(l) for l in lines if l.strip() and not l.startswith("#"))
+    return _fillers
 
 
 def strip_particle(word: str) -> str:
