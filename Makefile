@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# `make chat` chats on ./helpdesk.db with the demo agency seeded (idempotent); `make chat AS=S0001` chats
+# as that demo holder, already linked.
+AS ?=
 chat: $(STAMP)
-	$(PY) -m bot chat
+	@$(PY) -m bot demo seed --quiet
+	$(PY) -m bot chat $(if $(AS),--as $(AS))
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -12,6 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="DEMO_COMMAND")
     seed = demo_sub.add_parser("seed", help="fill the database with a demo agency, holders and certificates")
     seed.add_argument("--files", metavar="DIR", help="also write the demo certificates and CRL there (no keys)")
+    seed.add_argument("--quiet", action="store_true", help="one line instead of the full list")
     seed.set_defaults(func=run_seed)
     demo.set_defaults(func=lambda args: demo.print_help() or 2)
 
@@ -21,6 +22,10 @@ def run_seed(args: argparse.Namespace) -> int:
 
     hd = open_helpdesk(args)
     result = seed(hd, files_dir=args.files)
+    if args.quiet:
+        print(f"demo registry ready: holders {result.holders[0].employee_id}-{result.holders[-1].employee_id} "
+              f"(chat as one: make chat AS=S0003, or helpdesk chat --as S0003)")
+        return 0
     print(f"demo agency {AGENCY} {DEPARTMENT} (agency code {AGENCY_CODE}): {len(result.holders)} holders, "
           f"{result.certificates} certificates; demo CRL applied ({result.crl.revoked} newly revoked/suspended)")
     for holder in result.holders:
