@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from bot.cli_common import config_from_args, open_helpdesk, print_json
-from bot.knowledge import check_knowledge, load_knowledge
+from bot.knowledge import KbProblem, check_knowledge, load_knowledge
 from bot.render import Renderer, RenderError
 from bot.reports import daily_stats, unanswered
 
@@ -52,7 +52,7 @@ def run_check(args: argparse.Namespace) -> int:
     except RenderError as exc:
         print(f"FAIL {exc}")
         return 1
-    problems = check_knowledge(kb, renderer)
+    problems = check_knowledge(kb, renderer) + check_error_tables(config.knowledge_dir, kb)
     for problem in problems:
         print(f"FAIL {problem}")
     if problems:
@@ -60,6 +60,24 @@ def run_check(args: argparse.Namespace) -> int:
         return 1
     print(f"OK {len(kb.entries)} entries, {sum(len(e.questions) for e in kb.entries.values())} example questions")
     return 0
+
+
+def check_error_tables(knowledge_dir: str, kb) -> list[KbProblem]:
+    """knowledge/diagnosis/ is valid, and every code an entry lists leads to that entry in codes.yaml."""
+    from bot.diagnosis import load_table
+    from bot.diagnosis_feature import check_diagnosis
+
+    problems = check_diagnosis(knowledge_dir, kb)
+    table, _ = load_table(knowledge_dir, set(kb.entries), set(kb.action_labels))
+    for entry in kb.entries.values():
+        for code in entry.error_codes:
+            row = table.row_for(code)
+            if row is None:
+                problems.append(KbProblem(entry.path, f"error code {code} is not in knowledge/diagnosis/codes.yaml"))
+            elif row.kb_id != entry.id:
+                problems.append(KbProblem(entry.path, f"error code {code} leads to '{row.kb_id}' in "
+                                                      f"knowledge/diagnosis/codes.yaml, not here"))
+    return problems
 
 
 def run_unanswered(args: argparse.Namespace) -> int:
@@ -89,4 +107,9 @@ def run_stats(args: argparse.Namespace) -> int:
         print("\nfeedback per entry (👍 / 👎):")
         for row in report["feedback"]:
             print(f"  {row['entry_id']:<32} {row['up']:>4} / {row['down']:<4}")
+    t = report["tickets"]
+    median = "-" if t["median_first_reply_minutes"] is None else f"{t['median_first_reply_minutes']} min"
+    rating = "-" if t["satisfaction_avg"] is None else f"{t['satisfaction_avg']} / 5 ({t['satisfaction_count']} rated)"
+    print(f"\ntickets: {t['opened']} opened, {t['closed']} closed, {t['open_now']} open now; "
+          f"median first staff reply {median}; satisfaction {rating}")
     return 0

@@ -56,7 +56,7 @@ class ConsoleChat:
         """Turn a typed line into an Inbound: a number picks a button, `/file PATH` sends a file."""
         line = line.strip()
         base = dict(chat_id=self.chat_id, user_id=self.chat_id, user_name=self.user_name, channel="console")
-        if line.isdigit() and self.choices:
+        if line.isdigit() and len(line) <= 2 and self.choices:  # longer numbers are answers (a code, a phone)
             index = int(line) - 1
             if 0 <= index < len(self.choices):
                 return Inbound(action=self.choices[index].action, **base)
@@ -99,7 +99,7 @@ def _indent(text: str) -> str:
 
 
 def run_console(hd: Helpdesk, chat_id: str = "console:local", user_name: str = "",
-                stdin: TextIO | None = None) -> int:
+                stdin: TextIO | None = None, opening: str = "/start") -> int:
     """The interactive loop; returns the exit code."""
     interactive = stdin is None and sys.stdin.isatty()
     if interactive:
@@ -110,7 +110,7 @@ def run_console(hd: Helpdesk, chat_id: str = "console:local", user_name: str = "
     stdin = stdin or sys.stdin
     chat = ConsoleChat(hd, chat_id=chat_id, user_name=user_name)
     chat.out.write(chat._say("console.banner") + "\n")
-    chat.step("/start")
+    chat.step(opening)
     while True:
         chat.poll()
         try:

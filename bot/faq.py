@@ -38,9 +38,10 @@ class FaqFeature(Feature):
         return [self._fallback(inbound, decision, streak)]
 
     def on_flow_text(self, inbound: Inbound, state: FlowState) -> Replies:
-        # A new question while choices are shown: the choices lapse and the new question is answered.
+        # A new question while choices are shown: the choices lapse, and the text goes the usual way
+        # (an error report to the diagnosis, anything else back here).
         self.hd.flows.clear(inbound.chat_id, CLARIFY_FLOW)
-        return self.intercept_text(inbound)
+        return None
 
     # -- buttons ----------------------------------------------------------------------------------
     def on_action(self, inbound: Inbound, data: str) -> Replies:

@@ -6,6 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from bot.clock import Clock, FixedClock, parse_instant, to_iso
 from bot.config import Config
@@ -49,6 +50,8 @@ class Helpdesk:
         self.renderer = Renderer(config.knowledge_dir, {"contact": config.contact_text, "cfg": {}})
         self.matcher = Matcher(self.kb, config.matching)
         self.flows = Flows(self.store, self.clock)
+        # Consulted by `decide` before the matcher (e.g. error reports); features append to it.
+        self.deciders: list[Callable[[str], Decision | None]] = []
         self.features: list[Feature] = [self._load_feature(path) for path in FEATURES]
         self._by_prefix: dict[str, Feature] = {}
         self._by_action: dict[str, Feature] = {}
@@ -100,7 +103,12 @@ class Helpdesk:
 
     def decide(self, text: str) -> Decision:
         """The answer / clarify / fallback decision for a question: the chat and `helpdesk ask` share it."""
-        return self.matcher.decide(text[:MAX_INPUT_CHARS])
+        text = text[:MAX_INPUT_CHARS]
+        for decider in self.deciders:
+            decision = decider(text)
+            if decision is not None:
+                return decision
+        return self.matcher.decide(text)
 
     def command_list(self) -> list[CommandInfo]:
         """Commands users can send, with Korean descriptions (for /help and setMyCommands)."""

@@ -6,12 +6,11 @@ spacing mistakes and particles matter little) plus particle-stripped whole words
 entry shares ("인증", "증서") carry almost no weight. The score reported (0-100) is the BM25 score as a
 share of what the question could score if all of its informative bigrams were found, so a question
 about something the knowledge base never mentions scores low even when it has a best entry.
-An error code that an entry lists goes straight to that entry.
+Error codes are not matched here: the diagnosis table (knowledge/diagnosis/codes.yaml) reads them first.
 """
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -21,7 +20,6 @@ from bot.config import MatchingSettings
 from bot.knowledge import Entry, KnowledgeBase
 from bot.normalize import fillers, normalize, words
 
-_CODE = re.compile(r"(?<![0-9])([0-9]{4,5})(?![0-9])")
 TOP_N = 3
 K1 = 1.2
 B = 0.75
@@ -87,10 +85,6 @@ class Matcher:
     def __init__(self, kb: KnowledgeBase, settings: MatchingSettings) -> None:
         self.settings = settings
         self.redirects = {e.id for e in kb.entries.values() if e.is_redirect}
-        self.code_map: dict[str, str] = {}
-        for entry in kb.entries.values():
-            for code in entry.error_codes:
-                self.code_map.setdefault(code, entry.id)
         self._build(list(kb.entries.values()))
 
     def _build(self, entries: list[Entry]) -> None:
@@ -128,14 +122,6 @@ class Matcher:
                 postings[term].append((index, self.idf[term] * count * (K1 + 1) / (count + norm)))
         self.postings = dict(postings)
 
-    def code_entry(self, text: str) -> tuple[str, str] | None:
-        """(code, entry id) for the first error code in the text that the KB knows."""
-        for match in _CODE.finditer(text):
-            entry_id = self.code_map.get(match.group(1))
-            if entry_id:
-                return match.group(1), entry_id
-        return None
-
     def rank(self, text: str, limit: int = TOP_N) -> list[Candidate]:
         """Entries by score (0-100), best first."""
         query = set(terms(text))
@@ -170,12 +156,6 @@ class Matcher:
     def decide(self, text: str) -> Decision:
         """answer / clarify / fallback for one question, per the thresholds in config."""
         candidates = self.rank(text)
-        via_code = self.code_entry(text)
-        if via_code is not None:
-            code, entry_id = via_code
-            others = tuple(c for c in candidates if c.id != entry_id)[: TOP_N - 1]
-            action = "fallback" if entry_id in self.redirects else "answer"
-            return Decision(text, action, entry_id, 100.0, (Candidate(entry_id, 100.0), *others), via_code=code)
         if not candidates:
             return Decision(text, "fallback", None, 0.0, ())
         s = self.settings

@@ -160,3 +160,12 @@ def test_decision_json_shape(hd: Helpdesk) -> None:
     scores = [c["score"] for c in result["candidates"]]
     assert scores == sorted(scores, reverse=True)
     assert isinstance(hd.decide("1238"), Decision)
+
+
+def test_error_report_during_a_clarification_gets_its_diagnosis(hd: Helpdesk, talk: Talk) -> None:
+    talk.say(_clarifying_question(hd))
+    talk.say("[1238] 인증서 정책 검증 실패")
+    assert "login.policy-not-allowed" in " ".join(talk.tags()) or "kb:login.policy-not-allowed" in [
+        b.action for b in talk.buttons()]
+    assert "1238" in talk.text()
+    assert hd.flows.get(talk.chat_id) is None
