@@ -18,6 +18,13 @@ Replies = list[Reply] | None
 
 # Order matters: earlier features see inbound first. The FAQ answers whatever is left, so it stays last.
 FEATURES: list[str] = [
+    "bot.handoff_feature:HandoffFeature",  # first: while a ticket is open, staff answer, not the bot
+    "bot.certs_feature:CertFileFeature",
+    "bot.reminders_feature:RemindersFeature",
+    "bot.registry_feature:RegistryFeature",
+    "bot.reissue_feature:ReissueFeature",
+    "bot.diagnosis_feature:DiagnosisFeature",  # error reports before the FAQ matcher sees them
+    "bot.datacheck:DataCheckFeature",
     "bot.faq:FaqFeature",
 ]
 

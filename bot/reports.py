@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from bot.handoff import ticket_stats
 from bot.store import Store
 
 
@@ -46,7 +47,7 @@ def daily_stats(store: Store, days: int, today: date) -> dict:
             "GROUP BY entry_id ORDER BY SUM(value = -1) DESC, entry_id", [since]
         ).fetchall()
     ]
-    return {"days": [per_day[d] for d in sorted(per_day)], "feedback": feedback}
+    return {"days": [per_day[d] for d in sorted(per_day)], "feedback": feedback, "tickets": ticket_stats(store, since)}
 
 
 def _empty_day(day: str) -> dict:
