@@ -15,6 +15,13 @@ COMMAND_MODULES = [
     "bot.cli_chat",
     "bot.cli_ask",
     "bot.cli_kb",
+    "bot.cli_inspect",
+    "bot.cli_registry",
+    "bot.cli_remind",
+    "bot.cli_demo",
+    "handlers.cli",
+    "bot.cli_reissue",
+    "bot.cli_diagnose",
 ]
 
 
