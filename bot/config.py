@@ -49,6 +49,8 @@ class MatchingSettings:
     answer_threshold: float = 38.0  # answer at once from this score (0-100) ...
     clarify_threshold: float = 20.0  # ... "did you mean" from this score; below: fallback
     close_ratio: float = 0.75  # ... and only if the runner-up scores at most this share of the best
+    strong_threshold: float = 65.0  # a match this strong is answered ...
+    strong_ratio: float = 0.85  # ... while the runner-up stays under this share of it
 
 
 class IntList(tuple):

@@ -161,7 +161,9 @@ class Matcher:
         s = self.settings
         best = candidates[0]
         second = candidates[1].score if len(candidates) > 1 else 0.0
-        if best.score >= s.answer_threshold and second <= s.close_ratio * best.score:
+        clear = best.score >= s.answer_threshold and second <= s.close_ratio * best.score
+        strong = best.score >= s.strong_threshold and second <= s.strong_ratio * best.score
+        if clear or strong:
             # A redirect recognised out-of-scope: it answers with where to go, but counts as a fallback.
             action = "fallback" if best.id in self.redirects else "answer"
             return Decision(text, action, best.id, best.score, tuple(candidates))
