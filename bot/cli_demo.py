@@ -32,7 +32,7 @@ def run_seed(args: argparse.Namespace) -> int:
         print(f"  {holder.employee_id}  {holder.name}  {holder.shows}")
     if args.files:
         print(f"certificate files and the CRL written to {args.files}")
-    print(f"try: helpdesk chat --as S0003   (then /status)")
+    print("try: helpdesk chat --as S0003   (then /status)")
     print(f"or link a chat to S0001 with: /link {result.link_code.code}   (single use, expires "
           f"{to_iso(result.link_code.expires_at)})")
     return 0

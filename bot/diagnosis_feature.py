@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from bot.clock import to_iso
 from bot.diagnosis import (
     MIN_CONFIDENCE,
     Diagnosis,
@@ -28,8 +27,6 @@ from bot.features import Feature, Replies
 from bot.flows import FlowState
 from bot.knowledge import KbProblem, KnowledgeError
 from bot.matcher import Candidate, Decision
-from bot.normalize import normalize
-from bot.privacy import mask_pii
 from bot.types import Button, Inbound, Reply
 
 TREE_FILE = Path("diagnosis") / "tree.yaml"
@@ -258,7 +255,7 @@ class DiagnosisFeature(Feature):
     # -- error reports ------------------------------------------------------------------------------
     def _answer_report(self, inbound: Inbound, text: str, d: Diagnosis) -> list[Reply]:
         decision = self._decision(text, d)
-        self._log_question(inbound, decision)
+        self.hd.log_question(inbound, decision)
         self.hd.miss_streak(inbound.chat_id, missed=d.is_unknown_code)
         return [self.report_reply(inbound.chat_id, d)]
 
@@ -298,15 +295,6 @@ class DiagnosisFeature(Feature):
             tags.append(f"answer:{d.kb_id}")
         return Reply(text, tuple(rows), tags=tuple(tags))
 
-    def _log_question(self, inbound: Inbound, decision: Decision) -> None:
-        now = self.hd.now()
-        masked = mask_pii(decision.question[:500])
-        self.hd.store.db.execute(
-            "INSERT INTO questions (chat_key, question, normalized, action, entry_id, score, day, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [self.hd.chat_key(inbound.chat_id), masked, normalize(masked), decision.action, decision.id,
-             decision.score, now.date().isoformat(), to_iso(now)],
-        )
 
     # -- wrong kind -----------------------------------------------------------------------------------
     def wrong_kind_lines(self, chat_id: str, system_id: str | None = None) -> tuple[list[str], list[Button]]:

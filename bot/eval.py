@@ -16,7 +16,7 @@ import csv
 import importlib
 import math
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,12 +182,12 @@ def print_report(report: dict, show_misses: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.eval", description=__doc__.split("\n")[0])
-    parser.add_argument("files", nargs="*", type=Path, help="TSV files (default: tests/data/faq_dev.tsv)")
+    parser.add_argument("files", nargs="*", type=Path, help="TSV files (default: the dev set, then the kept-aside test set)")
     parser.add_argument("--misses", type=int, default=0, help="print this many misses")
     args = parser.parse_args(argv)
     config = load_config(environ={})
     hd = Helpdesk(config, store=Store(":memory:"))
-    for path in args.files or [DATA / "faq_dev.tsv"]:
+    for path in args.files or [DATA / "faq_dev.tsv", DATA / "faq_test.tsv"]:
         print_report(evaluate(hd, path), args.misses)
         print()
     errors = DATA / "errors_dev.tsv"

@@ -27,7 +27,7 @@ class FaqFeature(Feature):
         if not normalize(text[:2000]):
             return [Reply(self.hd.msg("input.empty"), ((self.hd.home_button(),),))]
         decision = self.hd.decide(text)
-        self._log_question(inbound, decision)
+        self.hd.log_question(inbound, decision)
         if decision.action == "answer":
             self.hd.miss_streak(inbound.chat_id, missed=False)
             self.hd.flows.clear(inbound.chat_id, CLARIFY_FLOW)
@@ -121,14 +121,3 @@ class FaqFeature(Feature):
         rows.append((self.hd.home_button(),))
         text = self.hd.text("fallback.j2", offer_person=streak >= 2)
         return Reply(text, tuple(rows), tags=("fallback",))
-
-    # -- logging ----------------------------------------------------------------------------------
-    def _log_question(self, inbound: Inbound, decision: Decision) -> None:
-        now = self.hd.now()
-        masked = mask_pii(decision.question[:500])
-        self.hd.store.db.execute(
-            "INSERT INTO questions (chat_key, question, normalized, action, entry_id, score, day, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [self.hd.chat_key(inbound.chat_id), masked, normalize(masked), decision.action, decision.id,
-             decision.score, now.date().isoformat(), to_iso(now)],
-        )

@@ -14,7 +14,7 @@ from bot.features import FEATURES, Feature, Replies
 from bot.flows import Flows
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.matcher import Decision, Matcher
-from bot.normalize import set_synonyms_file
+from bot.normalize import normalize, set_synonyms_file
 from bot.privacy import hmac_id, mask_pii, resolve_pii_key
 from bot.render import Renderer, to_plain
 from bot.store import Store
@@ -232,6 +232,17 @@ class Helpdesk:
         self.store.db.execute(
             "INSERT INTO turns (chat_id, direction, text, at) VALUES (?, ?, ?, ?)",
             [chat_id, direction, mask_pii(text), to_iso(self.now())],
+        )
+
+    def log_question(self, inbound: Inbound, decision: Decision) -> None:
+        """Record a question and what the bot decided (masked), for `kb unanswered` and `stats`."""
+        now = self.now()
+        masked = mask_pii(decision.question[:500])
+        self.store.db.execute(
+            "INSERT INTO questions (chat_key, question, normalized, action, entry_id, score, day, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [self.chat_key(inbound.chat_id), masked, normalize(masked), decision.action, decision.id,
+             decision.score, now.date().isoformat(), to_iso(now)],
         )
 
     def recent_turns(self, chat_id: str, limit: int = 10) -> list[tuple[str, str, str]]:
