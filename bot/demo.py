@@ -98,6 +98,9 @@ def _fake_rrn(index: int) -> str:
     return f"900101-1{index:06d}"
 
 
+DEMO_LINKED = ("S0002", "S0003")  # expiring in 20 and 3 days
+
+
 def seed(hd: "Helpdesk", files_dir: str | Path | None = None) -> SeedResult:
     """Create (or bring up to date) the demo agency; returns what was made and a link code for S0001."""
     registry = Registry(hd)
@@ -148,6 +151,12 @@ def seed(hd: "Helpdesk", files_dir: str | Path | None = None) -> SeedResult:
             (folder / name).write_bytes(data)
         (folder / "demo-ca.crl").write_bytes(certgen.to_der(crl))
         (folder / "demo-gpki-ca.cer").write_bytes(certgen.to_der(gpki.cert))
+    # Two holders start linked to their terminal chats (`helpdesk chat --as ID`), so the reminders due for
+    # them show in `helpdesk remind --dry-run` from the first run; a holder linked elsewhere is left alone.
+    for employee_id in DEMO_LINKED:
+        holder = registry.holder(employee_id)
+        if holder is not None and holder.chat_id is None:
+            registry.link_console(employee_id)
     code = registry.create_link_code("S0001")
     return SeedResult(list(HOLDERS), count, report, code)
 
