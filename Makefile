@@ -21,7 +21,7 @@ chat: $(STAMP)
 	$(PY) -m bot chat $(if $(AS),--as $(AS))
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 eval: $(STAMP)
 	$(PY) -m bot.eval
