@@ -8,6 +8,8 @@ one: years, prices, phone fragments, times and passwords typed in a question are
 """
 from __future__ import annotations
 
+import functools
+
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+
+from bot.yamlfile import load_yaml
 from rapidfuzz import fuzz, process
 
 from bot.knowledge import KbProblem
@@ -232,6 +236,8 @@ class DiagnosisTable:
         self.path = path
         self.rows = rows
         self.messages = messages
+        # The chat reads a text twice (the decision, then the reply): remember recent readings.
+        self.diagnose = functools.lru_cache(maxsize=256)(self._diagnose)
         self.exact: dict[int, CodeRow] = {r.code: r for r in rows if r.until is None and r.code is not None}
         self.ranges = [r for r in rows if r.until is not None]
         self.by_name: dict[str, tuple[int | None, CodeRow]] = {}
@@ -290,8 +296,8 @@ class DiagnosisTable:
         row = self.by_message.get(message_id)
         return self._make(row, None, confidence, "message") if row else None
 
-    def diagnose(self, text: str) -> Diagnosis:
-        """The best reading of a pasted error report (see the module docstring)."""
+    def _diagnose(self, text: str) -> Diagnosis:
+        """The best reading of a pasted error report (see the module docstring); use `diagnose`."""
         prepared = prepare(text)
         numbers = find_numbers(prepared)
         names = find_names(prepared)
@@ -484,7 +490,7 @@ def load_table(knowledge_dir: str | Path, kb_ids: set[str] | None = None,
     problems: list[KbProblem] = []
     try:
         raw = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(raw) or {}
+        data = load_yaml(raw) or {}
     except (OSError, UnicodeDecodeError) as exc:
         return DiagnosisTable([], [], str(path)), [KbProblem(str(path), f"cannot read file: {exc}")]
     except yaml.YAMLError as exc:
@@ -608,7 +614,7 @@ def load_systems(knowledge_dir: str | Path, usage_ids: set[str] | None = None) -
     where = str(path)
     problems: list[KbProblem] = []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return Systems("", {}, {}, {}, [KbProblem(where, f"cannot load: {exc}".replace("\n", " "))])
     usages = data.get("usages") or {}

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from bot.yamlfile import load_yaml
+
 from bot.diagnosis import (
     MIN_CONFIDENCE,
     Diagnosis,
@@ -74,7 +76,7 @@ def load_tree(knowledge_dir: str | Path, table: DiagnosisTable, kb_ids: set[str]
     path = Path(knowledge_dir) / TREE_FILE
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return Tree("", {}), [KbProblem(where, f"cannot load: {exc}".replace("\n", " "))]
     problems: list[KbProblem] = []

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.yamlfile import load_yaml
+
 from bot.normalize import normalize
 
 REQUIRED_IDS_FILE = "required-ids.txt"
@@ -104,7 +106,7 @@ def parse_entry(path: Path, problems: list[KbProblem]) -> Entry | None:
         return None
     header_text, body = split
     try:
-        header = yaml.safe_load(header_text)
+        header = load_yaml(header_text)
     except yaml.YAMLError as exc:
         problems.append(KbProblem(where, f"front matter is not valid YAML: {exc}".replace("\n", " ")))
         return None
@@ -167,7 +169,7 @@ def load_knowledge(knowledge_dir: str | Path) -> KnowledgeBase:
     action_labels: dict[str, str] = {}
     actions_file = root / "actions.yaml"
     try:
-        loaded = yaml.safe_load(actions_file.read_text(encoding="utf-8")) or {}
+        loaded = load_yaml(actions_file.read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
             raise ValueError("expected a mapping of action -> label")
         action_labels = {str(k): str(v) for k, v in loaded.items()}

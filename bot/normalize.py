@@ -9,7 +9,8 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+
+from bot.yamlfile import load_yaml
 
 _NON_WORD = re.compile(r"[^0-9a-z\uac00-\ud7a3\u3131-\u318e_]+")
 _SPACES = re.compile(r"\s+")
@@ -34,7 +35,7 @@ def _load_synonyms(path: Path) -> tuple[re.Pattern[str] | None, dict[str, str]]:
     """
     if not path.is_file():
         return None, {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path.read_text(encoding="utf-8")) or {}
     table: dict[str, str] = {}
     for canonical, variants in data.items():
         canon = _base_normalize(str(canonical))
@@ -105,11 +106,16 @@ def fillers() -> frozenset[str]:
     return _fillers
 
 
+_PARTICLES_BY_LENGTH = sorted(
+    ((n, frozenset(p for p in _PARTICLES if len(p) == n)) for n in {len(p) for p in _PARTICLES}), reverse=True
+)
+
+
 def strip_particle(word: str) -> str:
     """Drop one trailing particle/ending from a Hangul word if at least one syllable remains."""
-    for particle in _PARTICLES:
-        if word.endswith(particle) and len(word) > len(particle):
-            return word[: -len(particle)]
+    for length, particles in _PARTICLES_BY_LENGTH:
+        if len(word) > length and word[-length:] in particles:
+            return word[:-length]
     return word
 
 

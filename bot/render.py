@@ -14,6 +14,8 @@ from typing import Any
 import jinja2
 import yaml
 
+from bot.yamlfile import load_yaml
+
 
 class RenderError(RuntimeError):
     """A template or message is missing or broken (operator-facing, in English)."""
@@ -50,7 +52,7 @@ class Renderer:
         folder = self.knowledge_dir / "messages"
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                data = load_yaml(path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
                 raise RenderError(f"{path}: not valid YAML: {exc}") from exc
             if not isinstance(data, dict):
