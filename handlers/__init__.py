@@ -1,0 +1,1 @@
+"""The Telegram adapter (python-telegram-bot): Update <-> Inbound/Reply, delivery, jobs. Thin by design."""
