@@ -13,12 +13,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# `make chat` chats on ./helpdesk.db with the demo agency seeded (idempotent); `make chat AS=S0001` chats
+# `make chat` chats on ./helpdesk.db with the demo agency seeded (idempotent); `make chat HOLDER=S0001` chats
 # as that demo holder, already linked.
-AS ?=
+HOLDER ?=
 chat: $(STAMP)
 	@$(PY) -m bot demo seed --quiet
-	$(PY) -m bot chat $(if $(AS),--as $(AS))
+	$(PY) -m bot chat $(if $(HOLDER),--as $(HOLDER))
 
 test: $(STAMP)
 	$(PY) -m pytest -n auto

@@ -24,7 +24,7 @@ def run_seed(args: argparse.Namespace) -> int:
     result = seed(hd, files_dir=args.files)
     if args.quiet:
         print(f"demo registry ready: holders {result.holders[0].employee_id}-{result.holders[-1].employee_id} "
-              f"(chat as one: make chat AS=S0003, or helpdesk chat --as S0003)")
+              f"(chat as one: make chat HOLDER=S0003, or helpdesk chat --as S0003)")
         return 0
     print(f"demo agency {AGENCY} {DEPARTMENT} (agency code {AGENCY_CODE}): {len(result.holders)} holders, "
           f"{result.certificates} certificates; demo CRL applied ({result.crl.revoked} newly revoked/suspended)")
