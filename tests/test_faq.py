@@ -156,7 +156,7 @@ def test_decision_json_shape(hd: Helpdesk) -> None:
     assert set(result) == {"question", "action", "id", "score", "candidates"}
     assert result["action"] in ("answer", "clarify", "fallback")
     assert 0 <= result["score"] <= 100
-    assert 1 <= len(result["candidates"]) <= 3
+    assert len(result["candidates"]) in (1, 2, 3)
     scores = [c["score"] for c in result["candidates"]]
     assert scores == sorted(scores, reverse=True)
     assert isinstance(hd.decide("1238"), Decision)
