@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from bot.clock import SEOUL, to_iso
 from bot.config import DEFAULT_KNOWLEDGE_DIR
+from bot.render import date_ko
 
 log = logging.getLogger(__name__)
 
@@ -667,8 +668,7 @@ def _kind(key_usage: x509.KeyUsage | None, filename: str) -> tuple[str, bool]:
 
 
 def _date(moment: datetime) -> str:
-    moment = moment.astimezone(SEOUL)
-    return f"{moment.year}년 {moment.month}월 {moment.day}일"
+    return date_ko(moment.astimezone(SEOUL))
 
 
 def _reason_label(reason: str | None) -> str:

@@ -21,8 +21,8 @@ class RenderError(RuntimeError):
     """A template or message is missing or broken (operator-facing, in English)."""
 
 
-def _date_ko(value: Any) -> str:
-    """2026-12-26 -> 2026년 12월 26일."""
+def date_ko(value: Any) -> str:
+    """2026-12-26 -> 2026년 12월 26일 (the `date_ko` filter in templates)."""
     try:
         return f"{value.year}년 {value.month}월 {value.day}일"
     except AttributeError:
@@ -42,7 +42,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        self.env.filters["date_ko"] = _date_ko
+        self.env.filters["date_ko"] = date_ko
         self.env.globals.update(globals_ or {})
         self._compiled: dict[str, jinja2.Template] = {}
         self._messages = self._load_messages()
