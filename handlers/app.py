@@ -9,17 +9,8 @@ import logging
 import re
 import secrets
 import signal
-import sys
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
-
-try:
-    import sniffio  # noqa: F401
-except ImportError:
-    # httpcore (under PTB's httpx transport, the fallback here and in other tools) tries `import sniffio`
-    # whenever it makes a lock, several times per call; without the package each try is a failed import,
-    # a walk over sys.path: half a millisecond of CPU per Bot API call. Remember the failure instead.
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 from telegram import BotCommand, BotCommandScopeChat
 from telegram.error import InvalidToken, TelegramError

@@ -173,7 +173,8 @@ async def _send(bot, policy: Outbound, part: Part, chat_id: str, thread_id: int 
             return await retrying(lambda: _paced(bot, policy, plain, chat_id, thread_id))
         raise
     except ChatMigrated as exc:  # a group became a supergroup: same chat, new id
-        return await retrying(lambda: _paced(bot, policy, part, str(exc.new_chat_id), thread_id))
+        new_chat_id = str(exc.new_chat_id)
+        return await retrying(lambda: _paced(bot, policy, part, new_chat_id, thread_id))
 
 
 async def _paced(bot, policy: Outbound, part: Part, chat_id: str, thread_id: int | None) -> Message:
