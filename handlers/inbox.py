@@ -12,10 +12,9 @@ import asyncio
 import json
 import logging
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterator
+from typing import Callable
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
@@ -30,23 +29,6 @@ log = logging.getLogger("helpdesk.telegram")
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 KEEP_HANDLED = timedelta(days=2)  # Telegram keeps unconfirmed updates for 24 hours; dedup needs longer
 DONE = 10**9  # "all parts sent" in a progress list
-
-
-@contextmanager
-def atomic(conn) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, joining an open transaction; tolerant of code inside that commits."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    if conn.in_transaction:
-        conn.execute("COMMIT")
 
 
 @dataclass
@@ -86,6 +68,7 @@ class Inbox:
     """tg_inbox, tg_replies and tg_blocked, on the core's connection (used from the one event-loop thread)."""
 
     def __init__(self, store: Store, now: Callable[[], datetime]) -> None:
+        self.store = store
         self.conn = store.db.conn
         self.now = now
 
@@ -96,7 +79,7 @@ class Inbox:
         """Write updates not seen before, in one transaction; returns those (Telegram may resend some)."""
         if not updates:
             return []
-        with atomic(self.conn):
+        with self.store.transaction():
             ids = [u.update_id for u in updates]
             known = {row[0] for row in self.conn.execute(
                 f"SELECT update_id FROM tg_inbox WHERE update_id IN ({','.join('?' * len(ids))})", ids)}
@@ -121,7 +104,7 @@ class Inbox:
     def plan(self, update_id: int, compute: Callable[[], list[Reply]]) -> Plan:
         """The update's replies: computed now, together with the core's state change, or as stored before."""
         if not self.is_planned(update_id):
-            with atomic(self.conn):
+            with self.store.transaction():
                 replies = compute()
                 now = self.now_iso()
                 self.conn.executemany(
@@ -148,7 +131,7 @@ class Inbox:
 
     def fail(self, update_id: int, incident: str) -> None:
         """Handling raised: never replayed (it would fail again); the incident id ties it to the log."""
-        with atomic(self.conn):
+        with self.store.transaction():
             self.conn.execute(
                 "UPDATE tg_inbox SET state = 'failed', payload = NULL, incident = ?, handled_at = ? "
                 "WHERE update_id = ?", [incident, self.now_iso(), update_id])
@@ -159,7 +142,7 @@ class Inbox:
     def prune(self) -> int:
         """Forget handled updates older than KEEP_HANDLED (the newest one stays)."""
         cutoff = to_iso(self.now() - KEEP_HANDLED)
-        with atomic(self.conn):
+        with self.store.transaction():
             cursor = self.conn.execute(
                 "DELETE FROM tg_inbox WHERE state IN ('done', 'failed') AND received_at < ? "
                 "AND update_id < (SELECT MAX(update_id) FROM tg_inbox)", [cutoff])
