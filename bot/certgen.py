@@ -96,28 +96,22 @@ def _hash_for(key) -> hashes.HashAlgorithm | None:
     return None if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)) else hashes.SHA256()
 
 
+def _name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    """An X.509 name from (OID, value) pairs, most significant first (C, O, OU..., CN)."""
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts if value])
+
+
+C, O, OU, CN = NameOID.COUNTRY_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.COMMON_NAME
+
+
 def authority_name(cn: str, scheme: str = "GPKI") -> x509.Name:
     """The subject of a CA: GPKI `CN=..,OU=GPKI,O=Government of Korea,C=KR`; EPKI `OU=EPKI`; NPKI yessign-like;
     OTHER `CN=..,O=Example Org,C=US` (an issuer no Korean scheme knows)."""
     if scheme == "OTHER":
-        return x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Org"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ])
+        return _name((C, "US"), (O, "Example Org"), (CN, cn))
     if scheme == "NPKI":
-        return x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "kr"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "yessign"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "AccreditedCA"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ])
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, GOV_ORG),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "EPKI" if scheme == "EPKI" else "GPKI"),
-        x509.NameAttribute(NameOID.COMMON_NAME, cn),
-    ])
+        return _name((C, "kr"), (O, "yessign"), (OU, "AccreditedCA"), (CN, cn))
+    return _name((C, "KR"), (O, GOV_ORG), (OU, "EPKI" if scheme == "EPKI" else "GPKI"), (CN, cn))
 
 
 def make_authority(cn: str = DEFAULT_CA_CN, scheme: str = "GPKI", not_before: datetime | None = None,
@@ -159,30 +153,11 @@ def make_authority(cn: str = DEFAULT_CA_CN, scheme: str = "GPKI", not_before: da
 def subscriber_name(cn: str, agency: str = "행정안전부", scheme: str = "GPKI") -> x509.Name:
     """A subscriber's subject per the DN rules: people, servers (`CN=SVR...`: `OU=Group of Server`), NPKI."""
     if scheme == "OTHER":
-        return x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Org"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ])
+        return _name((C, "US"), (O, "Example Org"), (CN, cn))
     if scheme == "NPKI":
-        return x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "kr"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "yessign"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "personal4IB"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, agency or "KFB"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ])
-    attrs = [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, GOV_ORG),
-    ]
-    if agency:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, agency))
+        return _name((C, "kr"), (O, "yessign"), (OU, "personal4IB"), (OU, agency or "KFB"), (CN, cn))
     group = "Group of Server" if cn.upper().startswith("SVR") else "people"
-    attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, group))
-    if cn:
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
-    return x509.Name(attrs)
+    return _name((C, "KR"), (O, GOV_ORG), (OU, agency), (OU, group), (CN, cn))
 
 
 def _key_usage(kind: str) -> x509.KeyUsage:
